@@ -24,6 +24,7 @@ __all__ = [
     "MoEngageConfigurationError",
     "MoEngageError",
     "MoEngageImportFailedError",
+    "MoEngageImportPendingError",
     "MoEngageNoMatchingFileError",
     "MoEngageNotFoundError",
     "MoEngageRateLimitError",
@@ -156,6 +157,10 @@ class MoEngageImportFailedError(MoEngageError, AirflowFailException):
     def __init__(self, reason: str, import_file: ImportFile | None = None) -> None:
         self.import_file = import_file
         super().__init__(reason)
+
+
+class MoEngageImportPendingError(MoEngageError):
+    """The file is still running and the task was told not to wait; a task retry may look again."""
 
 
 class MoEngageWaitTimeout(MoEngageError, AirflowFailException):
