@@ -11,6 +11,12 @@ import requests
 
 from airflow_provider_moengage.testing import STATUS_PATH, ManualClock, MoEngageEmulator
 
+# The plugin's fixtures, for runs where the package is not installed (so its pytest11 entry point
+# is not loaded); when it is, these are the same functions.
+from airflow_provider_moengage.testing.pytest_plugin import moengage_conn_env, moengage_emulator
+
+__all__ = ["moengage_conn_env", "moengage_emulator"]
+
 WORKSPACE = "TEST_WORKSPACE"
 API_KEY = "test-api-key-not-secret"
 
