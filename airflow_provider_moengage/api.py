@@ -410,10 +410,13 @@ def error_details(body: object, headers: Mapping[str, str]) -> dict[str, str | N
     return {"message": _text(message), "error_type": _text(error_type), "request_id": _text(request_id)}
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str], now: float | None = None, *, rate_limited: bool = True
+) -> float | None:
     """Seconds to wait as the server says: ``Retry-After`` (seconds or HTTP date) or ``x-ratelimit-reset``.
 
-    ``x-ratelimit-reset`` is documented as UTC epoch seconds; small values are read as a delay.
+    ``x-ratelimit-reset`` is documented as UTC epoch seconds (small values are read as a delay) and
+    is sent on every response, so it is a wait instruction only on a 429 (``rate_limited``).
     """
     now = time.time() if now is None else now
     retry_after = _header(headers, "retry-after")
@@ -425,7 +428,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
             return max(parsedate_to_datetime(text).timestamp() - now, 0.0)
         except (TypeError, ValueError):
             pass
-    reset = _header(headers, "x-ratelimit-reset")
+    reset = _header(headers, "x-ratelimit-reset") if rate_limited else None
     if reset:
         try:
             value = float(reset.strip())
@@ -488,7 +491,9 @@ def raise_for_error_status(status: int, headers: Mapping[str, str], raw: bytes) 
         error_type=details["error_type"],
         request_id=details["request_id"],
         excerpt=None if isinstance(body, dict | list) or not raw else _excerpt(raw),
-        retry_after=retry_after_seconds(headers) if status == 429 or status >= 500 else None,
+        retry_after=retry_after_seconds(headers, rate_limited=status == 429)
+        if status == 429 or status >= 500
+        else None,
     )
 
 

@@ -140,7 +140,10 @@ class MoEngageHook(HttpHook):
         request = build_status_request(self.settings, query, offset)
         for attempt in Retrying(sleep=self._sleep, **self._retrying_kwargs()):
             with attempt:
-                self._sleep(self.limiter.reserve())
+                wait = self.limiter.reserve()
+                if wait > 0:
+                    log.info("Holding a MoEngage request %.1f s to stay within the workspace's rate limit.", wait)
+                    self._sleep(wait)
                 return self._send(request, query)
         raise AssertionError("tenacity stopped without raising")  # pragma: no cover
 
@@ -164,7 +167,9 @@ class MoEngageHook(HttpHook):
         request = build_status_request(settings, query, offset)
         async for attempt in AsyncRetrying(sleep=asyncio.sleep, **self._retrying_kwargs()):
             with attempt:
-                await asyncio.sleep(self.limiter.reserve())
+                wait = self.limiter.reserve()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 return await self._asend(request, query, session)
         raise AssertionError("tenacity stopped without raising")  # pragma: no cover
 
