@@ -13,6 +13,7 @@ import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_moengage.operators.moengage import MoEngageImportStatusOperator
 from airflow_provider_moengage.sensors.moengage import MoEngageImportSensor
@@ -23,7 +24,9 @@ POLL_SECONDS = float(os.environ.get("MOENGAGE_EXAMPLE_POLL_SECONDS", "60"))
 # [START howto_moengage_gated_campaign]
 with DAG(
     dag_id="moengage_gated_campaign",
-    schedule="@daily",
+    # A real daily interval (yesterday 00:00 to today 00:00): Airflow 3's plain "@daily" gives
+    # runs a zero-width interval, which would make the baseline below the trigger time.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={"import_name": Param("daily_users", type="string", description="MoEngage import to gate on")},
@@ -33,8 +36,9 @@ with DAG(
     wait_for_import = MoEngageImportSensor(
         task_id="wait_for_import",
         import_name="{{ params.import_name }}",
-        # Ignore yesterday's file: only a file scheduled in this run's interval counts.
-        scheduled_after="{{ data_interval_start }}",
+        # The import of a day's data runs after the day closes: files scheduled before the end of
+        # the interval belong to earlier days and must not open the gate for this one.
+        scheduled_after="{{ data_interval_end }}",
         deferrable=True,
         poke_interval=POLL_SECONDS,
         timeout=timedelta(hours=6).total_seconds(),
@@ -43,7 +47,7 @@ with DAG(
     import_gate = MoEngageImportStatusOperator(
         task_id="import_gate",
         import_name="{{ params.import_name }}",
-        scheduled_after="{{ data_interval_start }}",
+        scheduled_after="{{ data_interval_end }}",
         wait_for_completion=False,  # the sensor already waited
     )
 

@@ -48,15 +48,6 @@ def airflow_db() -> Path:
     return _HOME
 
 
-def dag(dag_id: str):
-    """A DAG from the test bundle, parsed by Airflow from its file."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
-
-
 @pytest.fixture
 def emulator() -> MoEngageEmulator:
     """A fresh emulator on a free loopback port, records in shuffled order, 50 requests a minute."""
@@ -69,3 +60,58 @@ def moengage_conn(emulator: MoEngageEmulator, monkeypatch: pytest.MonkeyPatch) -
     """``moengage_default`` pointing at the emulator through ``AIRFLOW_CONN_MOENGAGE_DEFAULT`` (JSON form)."""
     monkeypatch.setenv("AIRFLOW_CONN_MOENGAGE_DEFAULT", emulator.connection_json(max_retry_seconds=10))
     return "moengage_default"
+
+
+class DagResult:
+    """What one ``dag.test()`` run left behind: the run state, each task's state and tries, output, XComs."""
+
+    def __init__(self, dag_id: str, run_id: str, state: str, output: str) -> None:
+        from airflow.models import TaskInstance
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        self.dag_id, self.run_id, self.state, self.output = dag_id, run_id, state, output
+        with create_session() as session:
+            rows = session.scalars(
+                select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            )
+            self.tasks = {ti.task_id: (str(ti.state), ti.try_number) for ti in rows}
+            xcoms = session.scalars(select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id))
+            self.xcoms = {(x.task_id, x.key): XComModel.deserialize_value(x) for x in xcoms}
+
+    def state_of(self, task_id: str) -> str:
+        return self.tasks[task_id][0]
+
+    def tries_of(self, task_id: str) -> int:
+        return self.tasks[task_id][1]
+
+    def xcom(self, task_id: str, key: str = "return_value") -> object:
+        return self.xcoms.get((task_id, key))
+
+
+_BAG: dict = {}
+
+
+def dag(dag_id: str):
+    """A DAG from the test bundle, parsed by Airflow from its file (parsed once per session)."""
+    if not _BAG:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(DAGS))
+        assert not bag.import_errors, bag.import_errors
+        _BAG.update(bag.dags)
+    return _BAG[dag_id]
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path, moengage_conn: str, capfd: pytest.CaptureFixture[str]):
+    """Run a bundle DAG with ``dag.test(run_conf=...)`` against the emulator; return a :class:`DagResult`."""
+
+    def run(dag_id: str, **conf: object) -> DagResult:
+        capfd.readouterr()
+        dag_run = dag(dag_id).test(run_conf=conf or None)
+        captured = capfd.readouterr()
+        return DagResult(dag_id, dag_run.run_id, str(dag_run.state), captured.out + captured.err)
+
+    return run

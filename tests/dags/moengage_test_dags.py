@@ -53,7 +53,15 @@ def _sensor_dags() -> dict[str, DAG]:
             "_soft": {"fail_on_failure": True, "timeout": 20, "soft_fail": True},
         }.items():
             with _dag(f"t_sensor_{path}{variant}") as dag:
-                check = MoEngageImportSensor(task_id="check", poke_interval=FAST, **TEMPLATED, **options, **extra)
+                check = MoEngageImportSensor(
+                    task_id="check",
+                    poke_interval=FAST,
+                    retries=3,
+                    retry_delay=timedelta(seconds=0.1),
+                    **TEMPLATED,
+                    **options,
+                    **extra,
+                )
                 campaign(check.output)
             dags[dag.dag_id] = dag
     return dags
@@ -69,7 +77,9 @@ def _operator_dags() -> dict[str, DAG]:
                     poll_interval=FAST,
                     retries=3,
                     retry_delay=timedelta(seconds=0.1),
-                    **TEMPLATED, **options, **extra
+                    **TEMPLATED,
+                    **options,
+                    **extra,
                 )
                 campaign(check.output)
             dags[dag.dag_id] = dag
