@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -96,7 +96,7 @@ def test_date_window_is_sent_with_a_supported_format() -> None:
         "format": "YYYY-MM-DD",
     }
     aware = StatusQuery.build(
-        "x", start_date=datetime(2026, 12, 1, tzinfo=timezone.utc), end_date=datetime(2026, 12, 2, tzinfo=timezone.utc)
+        "x", start_date=datetime(2026, 12, 1, tzinfo=UTC), end_date=datetime(2026, 12, 2, tzinfo=UTC)
     )
     assert aware.body(1, kolkata)["date"] == {
         "start_date": "2026-12-01 05:30:00",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +23,7 @@ from airflow_provider_moengage.models import (
     parse_timestamp,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def make_file(status: object = "SUCCESSFUL", **fields: object) -> ImportFile:
