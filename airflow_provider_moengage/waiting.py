@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moengage import exceptions
@@ -235,6 +235,25 @@ class ImportCheckArguments:
             window_end=self.window_end,
             **self.filters,
             **self.policy_options,
+        )
+
+    def defer_check(self, check: ImportCheck, context: Any, timeout: float, poll_interval: float) -> None:
+        """Hand the wait to :class:`MoEngageImportTrigger` until what is left of ``timeout`` runs out.
+
+        What is left counts from the start of this try, so a deferral never outlives the task's
+        own timeout; the trigger's absolute deadline and Airflow's deferral timeout agree.
+        """
+        from airflow_provider_moengage.triggers.moengage import MoEngageImportTrigger
+
+        now = datetime.now(UTC)
+        started = getattr(context.get("ti"), "start_date", None) if hasattr(context, "get") else None
+        elapsed = (now - started).total_seconds() if isinstance(started, datetime) and started.tzinfo else 0.0
+        remaining = max(timeout - max(elapsed, 0.0), 0.001)
+        trigger = MoEngageImportTrigger.for_check(
+            self.moengage_conn_id, check, now + timedelta(seconds=remaining), poll_interval
+        )
+        self.defer(  # type: ignore[attr-defined]  # provided by BaseOperator
+            trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=remaining)
         )
 
     def hook(self) -> MoEngageHook:

@@ -81,7 +81,10 @@ def test_operator_fails_when_no_file_matches(emulator, run_dag) -> None:
     assert "has no file matching" in result.output
 
 
-@pytest.mark.parametrize("dag_id", [*WAITING_PATHS, "t_operator_nowait", "t_sensor_poke_soft"])
+@pytest.mark.parametrize(
+    "dag_id",
+    [*WAITING_PATHS, "t_operator_nowait", "t_sensor_poke_soft", "t_sensor_reschedule_soft", "t_sensor_deferrable_soft"],
+)
 def test_401_fails_the_task_after_exactly_one_request(emulator, run_dag, monkeypatch, dag_id: str) -> None:
     bad = json.loads(emulator.connection_json())
     bad["password"] = "a-wrong-api-key"

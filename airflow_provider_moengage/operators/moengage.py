@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
@@ -20,7 +20,6 @@ from airflow_provider_moengage.exceptions import (
 )
 from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.models import Decision, Verdict
-from airflow_provider_moengage.triggers.moengage import MoEngageImportTrigger
 from airflow_provider_moengage.waiting import (
     ImportCheck,
     ImportCheckArguments,
@@ -120,7 +119,7 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
         deadline = time.monotonic() + self.timeout
         decision = self._ask(check)
         if decision.verdict is Verdict.PENDING and self.wait_for_completion and self.deferrable:
-            self._defer(check)
+            self.defer_check(check, context, self.timeout, self.poll_interval)
         while decision.verdict is Verdict.PENDING:
             if not self.wait_for_completion:
                 raise MoEngageImportPendingError(
@@ -172,13 +171,6 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
             "status_msg": file.status_msg,
             "verdict": decision.reason,
         }
-
-    def _defer(self, check: ImportCheck) -> None:
-        timeout = timedelta(seconds=self.timeout)
-        trigger = MoEngageImportTrigger.for_check(
-            self.moengage_conn_id, check, datetime.now(UTC) + timeout, self.poll_interval
-        )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: judge its event with the same decision as the waiting loop."""

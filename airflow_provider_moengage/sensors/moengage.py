@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -18,7 +18,6 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_moengage.exceptions import MoEngageError, MoEngageImportFailedError
 from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.models import Decision, Verdict
-from airflow_provider_moengage.triggers.moengage import MoEngageImportTrigger
 from airflow_provider_moengage.waiting import (
     ImportCheck,
     ImportCheckArguments,
@@ -122,7 +121,7 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
             decision = self._ask(check)
             if decision is not None and decision.is_terminal:
                 return self._finish(decision)
-            self._defer(check)
+            self.defer_check(check, context, float(self.timeout), float(self.poke_interval))
         return None  # pragma: no cover - defer() raises
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
@@ -152,13 +151,6 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
     # ---------------------------------------------------------------------------------------------
     # Deferrable mode
     # ---------------------------------------------------------------------------------------------
-
-    def _defer(self, check: ImportCheck) -> None:
-        timeout = timedelta(seconds=float(self.timeout))
-        trigger = MoEngageImportTrigger.for_check(
-            self.moengage_conn_id, check, datetime.now(UTC) + timeout, float(self.poke_interval)
-        )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: judge its event with the same decision as poke mode."""
