@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
+LINT_PATHS := $(wildcard airflow_provider_moengage dags_examples tests benchmarks scripts)
 
 .PHONY: install demo test lint unit benchmark clean
 
@@ -22,8 +23,8 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 lint: install
-	$(BIN)/ruff check airflow_provider_moengage dags_examples tests benchmarks scripts
-	$(BIN)/ruff format --check airflow_provider_moengage dags_examples tests benchmarks scripts
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 unit: install

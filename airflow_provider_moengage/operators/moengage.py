@@ -31,6 +31,21 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
+#: The fields of the file that the gate's summary (its XCom) repeats.
+_SUMMARY_FIELDS = (
+    "file_name",
+    "file_status",
+    "scheduled_at",
+    "completed_at",
+    "total_rows",
+    "added_rows",
+    "updated_rows",
+    "skipped_rows",
+    "failed_rows",
+    "status_msg",
+)
+
+
 class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
     """Check the latest matching file of a MoEngage import and fail the task unless it succeeded.
 
@@ -156,19 +171,11 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
         assert file is not None
         if decision.verdict is not Verdict.SUCCESS:
             raise MoEngageImportFailedError(decision.reason, file)
+        values = file.to_dict()
         return {
             "import_name": file.import_name,
             "file_id": file.id,
-            "file_name": file.file_name,
-            "file_status": file.file_status,
-            "scheduled_at": file.scheduled_at.isoformat() if file.scheduled_at else None,
-            "completed_at": file.completed_at.isoformat() if file.completed_at else None,
-            "total_rows": file.total_rows,
-            "added_rows": file.added_rows,
-            "updated_rows": file.updated_rows,
-            "skipped_rows": file.skipped_rows,
-            "failed_rows": file.failed_rows,
-            "status_msg": file.status_msg,
+            **{name: values[name] for name in _SUMMARY_FIELDS},
             "verdict": decision.reason,
         }
 

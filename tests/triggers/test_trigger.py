@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -28,7 +28,7 @@ def _fresh_shared_state() -> None:
 def make_trigger(seconds: float = 10, poll: float = 0.05, **check: object) -> MoEngageImportTrigger:
     built = ImportCheck.build("daily_users", **check)
     return MoEngageImportTrigger.for_check(
-        "moengage_default", built, datetime.now(timezone.utc) + timedelta(seconds=seconds), poll
+        "moengage_default", built, datetime.now(UTC) + timedelta(seconds=seconds), poll
     )
 
 
@@ -206,7 +206,7 @@ async def test_rebuilt_from_kwargs_mid_wait_it_keeps_baseline_and_deadline(emula
             timeline=[StatusStep("PROCESSING"), StatusStep("FAILED", after_requests=4)],
         )
     )
-    baseline = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    baseline = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     original = make_trigger(seconds=20, scheduled_after=baseline)
     task = asyncio.ensure_future(anext(original.run()))
     await asyncio.sleep(0.12)
