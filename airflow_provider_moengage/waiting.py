@@ -320,31 +320,28 @@ class SharedListings:
         self.fetches = 0
 
     async def get(self, hook: MoEngageHook, query: StatusQuery, max_age: float) -> list[ImportFile]:
-        """Return the records of ``query``: a fresh enough shared listing, or a new fetch."""
+        """Return the records of ``query``: a fresh enough shared listing, or a new fetch.
+
+        The fetch runs in a task of its own, so cancelling the trigger that started it (cleared,
+        timed out) does not cancel the other triggers waiting on the same listing.
+        """
         key = (hook.moengage_conn_id, query)
         cached = self._listings.get(key)
         if cached is not None and self.clock() - cached.fetched_at <= max_age:
             return cached.records
-        in_flight = self._in_flight.get(key)
-        if in_flight is not None:
-            return await asyncio.shield(in_flight)
-        future: asyncio.Future[list[ImportFile]] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
+        fetch = self._in_flight.get(key)
+        if fetch is None:
+            fetch = self._in_flight[key] = asyncio.ensure_future(self._fetch(key, hook, query))
+        return await asyncio.shield(fetch)
+
+    async def _fetch(self, key: tuple[str, StatusQuery], hook: MoEngageHook, query: StatusQuery) -> list[ImportFile]:
         try:
             records = [record async for record in hook.aiter_query(query)]
-            self.fetches += 1
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as err:
-            future.set_exception(err)
-            future.exception()  # marks it retrieved: no "never retrieved" warning when nobody else waits
-            raise
         finally:
             del self._in_flight[key]
+        self.fetches += 1
         self._forget_older_than(_FORGET_AFTER_SECONDS)
         self._listings[key] = _Listing(self.clock(), records)
-        future.set_result(records)
         return records
 
     def _forget_older_than(self, seconds: float) -> None:

@@ -232,3 +232,16 @@ async def test_identical_triggers_share_one_request_per_poll(emulator, moengage_
     payloads = await asyncio.gather(*(first_event(t) for t in triggers))
     assert all(p["kind"] == "terminal" for p in payloads)
     assert emulator.status_requests_count("daily_users") == 3
+
+
+async def test_cancelling_the_trigger_that_started_a_shared_fetch_spares_the_others(emulator, moengage_conn) -> None:
+    emulator.add_file(ScheduledFile("daily_users", scheduled_at="now-1m", status="SUCCESSFUL"))
+    emulator.inject(Fault.slow(0.4))
+    leader = asyncio.ensure_future(anext(make_trigger().run()))
+    await asyncio.sleep(0.1)  # the leader's fetch is in flight, held by the slow response
+    follower = asyncio.ensure_future(anext(make_trigger().run()))
+    await asyncio.sleep(0.05)
+    leader.cancel()  # e.g. the leader's task was cleared
+    event = await asyncio.wait_for(follower, 5)
+    assert event.payload["kind"] == "terminal" and leader.cancelled()
+    assert emulator.status_requests_count("daily_users") == 1
