@@ -128,9 +128,14 @@ class ConnectionSettings:
     max_retry_seconds: float = 120.0
 
     @classmethod
-    def from_connection(cls, conn: Any) -> ConnectionSettings:
-        """Read an Airflow ``Connection``: login, password, host and the ``extra`` options."""
-        extra = conn.extra_dejson if conn.extra else {}
+    def from_connection(cls, conn: Any, extra: Mapping[str, Any] | None = None) -> ConnectionSettings:
+        """Read an Airflow ``Connection``: login, password, host and the ``extra`` options.
+
+        :param extra: the connection's extra, when the caller already read it (asynchronously, in
+            the triggerer); otherwise ``conn.extra_dejson``.
+        """
+        if extra is None:
+            extra = conn.extra_dejson if conn.extra else {}
         if not conn.login:
             raise MoEngageConfigurationError(
                 f"connection {conn.conn_id!r} has no login: set it to the MoEngage Workspace ID"

@@ -40,12 +40,21 @@ log = logging.getLogger(__name__)
 
 def _mask(settings: ConnectionSettings) -> None:
     """Register the key and the Basic credential with Airflow's secret masker."""
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-    except ImportError:  # pragma: no cover - every supported Airflow has it
-        return
+    from airflow.providers.common.compat.sdk import mask_secret
+
     for secret in settings.secrets():
         mask_secret(secret)
+
+
+async def _amask(settings: ConnectionSettings) -> None:
+    """:func:`_mask` without a blocking round trip to the supervisor (for the event loop)."""
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow before 3.1: masking is local to the process, nothing blocks
+        _mask(settings)
+        return
+    for secret in settings.secrets():
+        await amask_secret(secret)
 
 
 class MoEngageHook(HttpHook):
@@ -96,11 +105,12 @@ class MoEngageHook(HttpHook):
     async def aget_settings(self) -> ConnectionSettings:
         """Look the connection up without blocking the event loop (for the triggerer)."""
         if "settings" not in self.__dict__:
-            from airflow.providers.common.compat.connection import get_async_connection
+            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
             connection = await get_async_connection(self.moengage_conn_id, hook=self)
-            settings = ConnectionSettings.from_connection(connection)
-            _mask(settings)
+            extra = await get_async_extra_dejson(connection) if connection.extra else {}
+            settings = ConnectionSettings.from_connection(connection, extra)
+            await _amask(settings)
             self.__dict__["settings"] = settings
         return self.settings
 

@@ -73,6 +73,9 @@ class Server(ThreadingHTTPServer):
     """The HTTP server, which also tracks open connections so that ``stop()`` can close them."""
 
     daemon_threads = True
+    # Many triggers start their fetches in the same millisecond; the default backlog of 5 drops
+    # connection attempts, which then wait a second to retry.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], respond: Callable[[Incoming], Response]) -> None:
         self.respond = respond

@@ -84,7 +84,7 @@ class MoEngageImportTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report; yield it once."""
-        hook = MoEngageHook(self.moengage_conn_id)
+        hook = MoEngageHook(self.moengage_conn_id, tcp_keep_alive=False)  # the async path has no requests session
         started = time.monotonic()
         while True:
             try:
