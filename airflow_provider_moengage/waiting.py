@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from airflow_provider_moengage import exceptions
 from airflow_provider_moengage.api import DEFAULT_RATE_LIMIT_PER_MINUTE, StatusQuery
@@ -314,6 +317,11 @@ class SharedListings:
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self.clock = clock
+        # One HTTP session (and connection pool) per event loop: the triggerer's loop lives as
+        # long as the process, and a new TCP + TLS handshake per poll is what a pool avoids.
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+            weakref.WeakKeyDictionary()
+        )
         self._listings: dict[tuple[str, StatusQuery], _Listing] = {}
         self._in_flight: dict[tuple[str, StatusQuery], asyncio.Future[list[ImportFile]]] = {}
         #: how many listings were actually fetched (for benchmarks and tests)
@@ -336,13 +344,20 @@ class SharedListings:
 
     async def _fetch(self, key: tuple[str, StatusQuery], hook: MoEngageHook, query: StatusQuery) -> list[ImportFile]:
         try:
-            records = [record async for record in hook.aiter_query(query)]
+            records = [record async for record in hook.aiter_query(query, self._session())]
         finally:
             del self._in_flight[key]
         self.fetches += 1
         self._forget_older_than(_FORGET_AFTER_SECONDS)
         self._listings[key] = _Listing(self.clock(), records)
         return records
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            session = self._sessions[loop] = aiohttp.ClientSession()
+        return session
 
     def _forget_older_than(self, seconds: float) -> None:
         horizon = self.clock() - seconds
