@@ -9,6 +9,7 @@ judged by this policy". Poke mode, the trigger and the operator all call :meth:`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -30,6 +31,8 @@ from airflow_provider_moengage.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from airflow_provider_moengage.hooks.moengage import MoEngageHook
 
 log = logging.getLogger(__name__)
@@ -322,6 +325,7 @@ class SharedListings:
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
             weakref.WeakKeyDictionary()
         )
+        self._users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
         self._listings: dict[tuple[str, StatusQuery], _Listing] = {}
         self._in_flight: dict[tuple[str, StatusQuery], asyncio.Future[list[ImportFile]]] = {}
         #: how many listings were actually fetched (for benchmarks and tests)
@@ -340,6 +344,8 @@ class SharedListings:
         fetch = self._in_flight.get(key)
         if fetch is None:
             fetch = self._in_flight[key] = asyncio.ensure_future(self._fetch(key, hook, query))
+            # If every waiter is gone by the time it fails, nobody else retrieves the error.
+            fetch.add_done_callback(lambda done: done.cancelled() or done.exception())
         return await asyncio.shield(fetch)
 
     async def _fetch(self, key: tuple[str, StatusQuery], hook: MoEngageHook, query: StatusQuery) -> list[ImportFile]:
@@ -351,6 +357,20 @@ class SharedListings:
         self._forget_older_than(_FORGET_AFTER_SECONDS)
         self._listings[key] = _Listing(self.clock(), records)
         return records
+
+    @contextlib.asynccontextmanager
+    async def session_scope(self) -> AsyncIterator[None]:
+        """Keep this loop's HTTP session open while a trigger runs; close it after the last one."""
+        loop = asyncio.get_running_loop()
+        self._users[loop] = self._users.get(loop, 0) + 1
+        try:
+            yield
+        finally:
+            self._users[loop] -= 1
+            if self._users[loop] == 0:
+                session = self._sessions.pop(loop, None)
+                if session is not None:
+                    await session.close()
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()

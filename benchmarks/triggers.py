@@ -494,8 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak KiB:    tracemalloc peak of a second, identical run, divided by N (emulator not included)",
         f"worst stall: the most a {TICK * 1000:g} ms asyncio.sleep overslept, and when (s into the run)",
         "worst GC:    the longest garbage-collector pause in the run (a stall that long may be just that)",
-        "SYN drops:   connections refused by a full listen queue during the run (Linux, system-wide); the",
-        "             emulator's is 5 deep and the hook opens a connection per request: each costs a 1 s retry",
+        "SYN drops:   connections refused by a full listen queue during the run (Linux, system-wide); each",
+        "             costs a 1 s retry (the emulator's backlog is 128; triggers share one pooled session)",
         f"wall:        from building the triggers to the last event; ideal about {ideal:g} s",
     ):
         print(line)

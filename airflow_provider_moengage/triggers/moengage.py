@@ -14,6 +14,7 @@ from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.waiting import (
     EVENT_TERMINAL,
     EVENT_TIMEOUT,
+    SHARED_LISTINGS,
     ImportCheck,
     error_event,
     positive_seconds,
@@ -84,6 +85,12 @@ class MoEngageImportTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report; yield it once."""
+        async with SHARED_LISTINGS.session_scope():
+            async for event in self._poll():
+                yield event
+                return
+
+    async def _poll(self) -> AsyncIterator[TriggerEvent]:
         hook = MoEngageHook(self.moengage_conn_id, tcp_keep_alive=False)  # the async path has no requests session
         started = time.monotonic()
         while True:
