@@ -527,7 +527,7 @@ def _parse_total(value: object, status: int, request_id: str | None) -> int | No
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     raise MoEngageUnexpectedResponseError(
         f"MoEngage sent total_count={value!r}; expected a whole number", http_status=status, request_id=request_id

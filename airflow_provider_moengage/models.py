@@ -56,6 +56,8 @@ SCHEDULE_STATUSES: tuple[str, ...] = (
 )
 
 _STATUS_SEPARATORS = re.compile(r"[\s\-]+")
+#: A whole number as the API writes one. ``str.isdigit`` is not enough: it accepts ``"²"``, which ``int`` rejects.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 def normalize_status(value: object) -> str | None:
@@ -142,7 +144,7 @@ def _parse_count(record: Mapping[str, Any], key: str) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip())
     raise _bad_field(record, key, value)
 
@@ -153,7 +155,7 @@ def _parse_size(value: object) -> int | str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _optional_str(value: object) -> str | None:
