@@ -57,7 +57,7 @@ SCHEDULE_STATUSES: tuple[str, ...] = (
 
 _STATUS_SEPARATORS = re.compile(r"[\s\-]+")
 #: A whole number as the API writes one. ``str.isdigit`` is not enough: it accepts ``"²"``, which ``int`` rejects.
-_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 def normalize_status(value: object) -> str | None:
@@ -140,9 +140,10 @@ def _parse_count(record: Mapping[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise _bad_field(record, key, value)
-    if isinstance(value, int):
+    # A row count below zero is garbage; read as a number, -3 failed rows would pass max_failed_rows=0.
+    if isinstance(value, int) and value >= 0:
         return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
     if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip())
