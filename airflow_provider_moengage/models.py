@@ -112,6 +112,10 @@ def parse_timestamp(value: object, tz: ZoneInfo | timezone = UTC) -> datetime | 
         raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} falls outside the datetimes that exist in UTC") from None
     return parsed
 
 
