@@ -486,7 +486,7 @@ def raise_for_error_status(status: int, headers: Mapping[str, str], raw: bytes) 
         return
     try:
         body: Any = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for the decoder
         body = None
     details = error_details(body, headers)
     raise _error_class(status)(
@@ -551,7 +551,7 @@ def parse_status_response(
     request_id = _header(headers, "x-request-id")
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for the decoder
         raise MoEngageUnexpectedResponseError(
             "MoEngage answered with a body that is not JSON",
             http_status=status,
