@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import threading
 import time
@@ -427,17 +428,23 @@ def retry_after_seconds(
     retry_after = _header(headers, "retry-after")
     if retry_after:
         text = retry_after.strip()
-        if text.replace(".", "", 1).isdigit():
-            return max(float(text), 0.0)
         try:
-            return max(parsedate_to_datetime(text).timestamp() - now, 0.0)
-        except (TypeError, ValueError):
-            pass
+            # isascii: str.isdigit accepts "²", which float() rejects
+            if text.isascii() and text.replace(".", "", 1).isdigit():
+                wait = float(text)
+            else:
+                wait = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            wait = math.nan
+        if math.isfinite(wait):
+            return max(wait, 0.0)
     reset = _header(headers, "x-ratelimit-reset") if rate_limited else None
     if reset:
         try:
             value = float(reset.strip())
         except ValueError:
+            return None
+        if not math.isfinite(value):  # "nan" or "inf" is no instruction; NaN would even reach sleep()
             return None
         return max(value - now, 0.0) if value > 10**9 else max(value, 0.0)
     return None
