@@ -64,7 +64,7 @@ _TRIGGER = "[DAG TEST] running trigger in line"
 _PROVIDER_LOG = re.compile(r"\] (?P<msg>.*?)\s+\[(?P<logger>[\w.]*airflow_provider_moengage[\w.]*)\](?:\s|$)")
 # The last line of a traceback: "airflow_provider_moengage.exceptions.MoEngageImportFailedError: why".
 _PROVIDER_ERROR = re.compile(r"^(?:[\w.]*\.)?(?P<error>MoEngage\w*Error): (?P<msg>.+)$")
-_RUN_FINISHED = re.compile(r"DagRun Finished: .*?run_id=(?P<run_id>[^,]+), .*?data_interval_start=(?P<start>[^,]+),")
+_RUN_FINISHED = re.compile(r"DagRun Finished: .*?run_id=(?P<run_id>[^,]+), .*?data_interval_end=(?P<end>[^,]+),")
 _FILE = re.compile(r"file '(?P<name>[^']*)' \(id (?P<id>[0-9a-fA-F]+)\)")
 _STATUS = re.compile(r"\bstatus (?P<status>[A-Z][A-Z_]+)\b")
 _FILE_ID = re.compile(r" \(id [0-9a-fA-F]+\)")
@@ -131,7 +131,7 @@ class RunResult:
     timed_out: bool = False
     seconds: float = 0.0
     run_id: str | None = None
-    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
     status_by_task: dict[str, str] = field(default_factory=dict)
     file_by_task: dict[str, tuple[str, str]] = field(default_factory=dict)
     error: tuple[str, str] | None = None
@@ -146,9 +146,9 @@ class RunResult:
         return self.status_by_task.get("import_gate") or self.status_by_task.get("wait_for_import") or "UNKNOWN"
 
     @property
-    def interval_start(self) -> datetime:
-        """The run's ``data_interval_start``: what the DAG passes as ``scheduled_after``."""
-        return self.data_interval_start or self.logical_date
+    def baseline(self) -> datetime:
+        """The run's ``data_interval_end``: what the DAG passes as ``scheduled_after``."""
+        return self.data_interval_end or self.logical_date
 
 
 class RunWatcher:
@@ -185,7 +185,7 @@ class RunWatcher:
         finished = _RUN_FINISHED.search(line)
         if finished:
             self.result.run_id = finished.group("run_id").strip()
-            self.result.data_interval_start = _parse_time(finished.group("start"))
+            self.result.data_interval_end = _parse_time(finished.group("end"))
             return
         if line.startswith("Campaign sent:"):
             self.result.campaign_line = line.strip()
@@ -536,16 +536,16 @@ def check_baseline(result: RunResult, records: list[dict[str, Any]]) -> tuple[li
         return [], [f"{result.import_name}: the gate's log names no judged file"]
     if not records:
         return [], [f"{result.import_name}: the emulator serves no file of this import"]
-    start = result.interval_start
+    start = result.baseline
     by_id = {str(record.get("id")): record for record in records}
     record = by_id.get(judged[1])
     if record is None:
         return [], [f"{result.import_name}: the judged file {judged[0]} is not one the emulator serves"]
     scheduled = _parse_time(str(record.get("scheduled_at")))
-    lines = [f"gate judged {judged[0]}, scheduled {_when(scheduled)}, after data_interval_start {_when(start)}"]
+    lines = [f"gate judged {judged[0]}, scheduled {_when(scheduled)}, after data_interval_end {_when(start)}"]
     problems = []
     if scheduled is None or scheduled < start:
-        lines[0] = f"gate judged {judged[0]}, scheduled {_when(scheduled)}, BEFORE data_interval_start {_when(start)}"
+        lines[0] = f"gate judged {judged[0]}, scheduled {_when(scheduled)}, BEFORE data_interval_end {_when(start)}"
         problems.append(f"{result.import_name}: the gate judged {judged[0]}, a file from before the run's interval")
     for other in records:
         other_time = _parse_time(str(other.get("scheduled_at")))
@@ -617,10 +617,9 @@ def main() -> int:
         seconds = migrate(env, credentials)
         print(f"  db migrate   : ok ({seconds:.1f} s)")
 
-        # The DAG passes scheduled_after="{{ data_interval_start }}". Airflow 3's @daily is a cron
-        # trigger timetable, so a manual run's data interval starts at its logical date: pick dates
-        # after the stale files (2 days old) and before today's files (scheduled 1 minute before
-        # the emulator started), each its own so the runs never collide.
+        # The DAG passes scheduled_after="{{ data_interval_end }}" on a daily interval timetable, so
+        # a manual run's baseline is the midnight before its logical date: after the stale files
+        # (2 days old), before today's. Each run gets its own logical date so the runs never collide.
         results: list[RunResult] = []
         remaining: str | None = None
         for number, expectation in enumerate(EXPECTATIONS):
