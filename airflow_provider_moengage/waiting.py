@@ -262,11 +262,11 @@ class ImportCheckArguments:
             trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=remaining)
         )
 
-    def hook(self) -> MoEngageHook:
-        """A hook on the task's connection."""
+    def hook(self, deadline: datetime | None = None) -> MoEngageHook:
+        """A hook on the task's connection whose retries end by ``deadline`` (the task's timeout)."""
         from airflow_provider_moengage.hooks.moengage import MoEngageHook
 
-        return MoEngageHook(self.moengage_conn_id)
+        return MoEngageHook(self.moengage_conn_id, deadline=deadline)
 
 
 def error_event(error: MoEngageError) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +30,14 @@ from airflow_provider_moengage.exceptions import MoEngageError, MoEngageTranspor
 from airflow_provider_moengage.models import latest_file, parse_baseline
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import aiohttp
 
     from airflow_provider_moengage.models import ImportFile, StatusPage
 
 log = logging.getLogger(__name__)
+
+#: The least time a request is given once the deadline is near or past, so that every look gets an answer.
+_MIN_REQUEST_SECONDS = 1.0
 
 
 def _mask(settings: ConnectionSettings) -> None:
@@ -70,6 +72,9 @@ class MoEngageHook(HttpHook):
     :param moengage_conn_id: the Airflow connection id.
     :param max_pages: hard cap on pages fetched for one question.
     :param sleep: the sleep used for rate limiting and retries (a fake one in tests).
+    :param deadline: when the waiting task's ``timeout`` runs out (aware datetime): no retry starts
+        whose wait would end later, and no request is given longer than what is left (at least
+        1 s). ``None``: only the connection's ``max_attempts``/``max_retry_seconds`` bound retries.
     """
 
     conn_name_attr = "moengage_conn_id"
@@ -83,12 +88,14 @@ class MoEngageHook(HttpHook):
         *,
         max_pages: int = DEFAULT_MAX_PAGES,
         sleep: Callable[[float], Any] = time.sleep,
+        deadline: datetime | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="POST", http_conn_id=moengage_conn_id, **kwargs)
         self.moengage_conn_id = moengage_conn_id
         self.max_pages = max_pages
         self._sleep = sleep
+        self.deadline = deadline
         self._session: requests.Session | None = None
 
     # ---------------------------------------------------------------------------------------------
@@ -143,7 +150,17 @@ class MoEngageHook(HttpHook):
     # ---------------------------------------------------------------------------------------------
 
     def _retrying_kwargs(self) -> dict[str, Any]:
-        return {**self.retry_policy.tenacity_kwargs(), "before_sleep": _log_retry}
+        kwargs = {**self.retry_policy.tenacity_kwargs(), "before_sleep": _log_retry}
+        if self.deadline is not None:
+            kwargs["stop"] = kwargs["stop"] | _stop_at(self.deadline)
+        return kwargs
+
+    def _request_timeout(self) -> float:
+        """The connection's ``timeout``, cut to what is left before :attr:`deadline`."""
+        if self.deadline is None:
+            return self.settings.timeout
+        left = (self.deadline - datetime.now(UTC)).total_seconds()
+        return min(self.settings.timeout, max(left, _MIN_REQUEST_SECONDS))
 
     def fetch_page(self, query: StatusQuery, offset: int = 1) -> StatusPage:
         """Fetch one page of ``query``, retrying transient failures within the policy's bounds."""
@@ -160,7 +177,7 @@ class MoEngageHook(HttpHook):
     def _send(self, request: ApiRequest, query: StatusQuery) -> StatusPage:
         try:
             response = self.get_conn().post(
-                request.url, data=request.body, headers=dict(request.headers), timeout=self.settings.timeout
+                request.url, data=request.body, headers=dict(request.headers), timeout=self._request_timeout()
             )
             raw = response.content
         except requests.RequestException as err:
@@ -196,7 +213,7 @@ class MoEngageHook(HttpHook):
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),
-                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                timeout=aiohttp.ClientTimeout(total=self._request_timeout()),
                 ssl=settings.verify,
             ) as response:
                 raw = await response.read()
@@ -306,6 +323,15 @@ class MoEngageHook(HttpHook):
 def _transport_message(request: ApiRequest, err: BaseException) -> str:
     # The exception text of requests/aiohttp holds the URL only, never headers; keep it short.
     return f"Could not reach MoEngage at {request.url}: {type(err).__name__}: {err}"
+
+
+def _stop_at(deadline: datetime) -> Callable[[RetryCallState], bool]:
+    """A tenacity ``stop``: start no retry whose wait would end past ``deadline``."""
+
+    def stop(retry_state: RetryCallState) -> bool:
+        return datetime.now(UTC) + timedelta(seconds=retry_state.upcoming_sleep) >= deadline
+
+    return stop
 
 
 def _log_retry(retry_state: RetryCallState) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
@@ -132,7 +132,8 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
         """Judge the latest file, waiting (in place or deferred) while it is still running."""
         check = self.build_check()
         deadline = time.monotonic() + self.timeout
-        decision = self._ask(check)
+        until = datetime.now(UTC) + timedelta(seconds=self.timeout)
+        decision = self._ask(check, until)
         if decision.verdict is Verdict.PENDING and self.wait_for_completion and self.deferrable:
             self.defer_check(check, context, self.timeout, self.poll_interval)
         while decision.verdict is Verdict.PENDING:
@@ -145,13 +146,13 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
             if remaining <= 0:
                 raise MoEngageWaitTimeout(f"{decision.reason}; gave up after waiting {self.timeout:.0f} s (timeout)")
             time.sleep(min(self.poll_interval, remaining))
-            decision = self._ask(check)
+            decision = self._ask(check, until)
         return self._finish(decision)
 
-    def _ask(self, check: ImportCheck) -> Decision:
-        """One look. While waiting, transient API trouble is logged and counts as "still running"."""
+    def _ask(self, check: ImportCheck, until: datetime | None = None) -> Decision:
+        """One look, its retries ending by ``until``. While waiting, transient trouble counts as "still running"."""
         try:
-            decision = check.check(self.hook())
+            decision = check.check(self.hook(until))
         except MoEngageError as err:
             if not (err.transient and self.wait_for_completion):
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -114,6 +114,7 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check once; then defer, or poke as the base sensor does (poke/reschedule modes)."""
+        self._timeout_at = self._wait_deadline(context)
         with _soft_fail_on_timeout_only():
             if not self.deferrable:
                 return super().execute(context)
@@ -131,9 +132,15 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish(decision))
 
+    def _wait_deadline(self, context: Context) -> datetime:
+        """When ``timeout`` runs out, counted from where the base sensor counts (reschedule: the first try)."""
+        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        return (started or datetime.now(UTC)) + timedelta(seconds=float(self.timeout))
+
     def _ask(self, check: ImportCheck) -> Decision | None:
         try:
-            decision = check.check(self.hook())
+            # A poke's retries must not run past the sensor's timeout: the base sensor only looks between pokes.
+            decision = check.check(self.hook(getattr(self, "_timeout_at", None)))
         except MoEngageError as err:
             if not err.transient:
                 raise

@@ -91,7 +91,8 @@ class MoEngageImportTrigger(BaseTrigger):
                 return
 
     async def _poll(self) -> AsyncIterator[TriggerEvent]:
-        hook = MoEngageHook(self.moengage_conn_id, tcp_keep_alive=False)  # the async path has no requests session
+        # the async path has no requests session; retries end by the deadline, as the wait does
+        hook = MoEngageHook(self.moengage_conn_id, tcp_keep_alive=False, deadline=self.end_time)
         started = time.monotonic()
         while True:
             try:
