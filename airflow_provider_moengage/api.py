@@ -272,8 +272,12 @@ class StatusQuery:
         schedule_statuses: str | Iterable[str] | None = None,
         start_date: object = None,
         end_date: object = None,
+        window_names: tuple[str, str] = ("start_date", "end_date"),
     ) -> StatusQuery:
-        """Validate the filters; every error names the argument and what it accepts."""
+        """Validate the filters; every error names the argument and what it accepts.
+
+        :param window_names: what the caller calls ``start_date`` and ``end_date``, for the messages.
+        """
         if import_name is not None and (not isinstance(import_name, str) or not import_name.strip()):
             raise MoEngageConfigurationError(f"import_name must be a non-empty string, got {import_name!r}")
         query = cls(
@@ -282,24 +286,24 @@ class StatusQuery:
             schedule_types=_enum_filter("schedule_types", schedule_types, SCHEDULE_TYPES),
             file_sources=_enum_filter("file_sources", file_sources, FILE_SOURCES),
             schedule_statuses=_enum_filter("schedule_statuses", schedule_statuses, SCHEDULE_STATUSES),
-            start_date=_window_bound("start_date", start_date),
-            end_date=_window_bound("end_date", end_date),
+            start_date=_window_bound(window_names[0], start_date),
+            end_date=_window_bound(window_names[1], end_date),
         )
-        query._validate_window()
+        query._validate_window(*window_names)
         return query
 
-    def _validate_window(self) -> None:
+    def _validate_window(self, start_name: str = "start_date", end_name: str = "end_date") -> None:
         start, end = self.start_date, self.end_date
         if (start is None) != (end is None):
-            missing = "end_date" if end is None else "start_date"
-            raise MoEngageConfigurationError(f"start_date and end_date go together: {missing} is missing")
+            missing = end_name if end is None else start_name
+            raise MoEngageConfigurationError(f"{start_name} and {end_name} go together: {missing} is missing")
         if start is None or end is None:
             return
         if _as_datetime(end) < _as_datetime(start):
-            raise MoEngageConfigurationError(f"end_date {end} is before start_date {start}")
+            raise MoEngageConfigurationError(f"{end_name} {end} is before {start_name} {start}")
         if _as_datetime(end) - _as_datetime(start) > MAX_DATE_WINDOW:
             raise MoEngageConfigurationError(
-                f"the window from start_date {start} to end_date {end} is longer than MoEngage's "
+                f"the window from {start_name} {start} to {end_name} {end} is longer than MoEngage's "
                 f"maximum of {MAX_DATE_WINDOW.days} days"
             )
 

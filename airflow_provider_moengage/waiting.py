@@ -113,6 +113,7 @@ class ImportCheck:
                 schedule_statuses=schedule_statuses,
                 start_date=window_start,
                 end_date=window_end,
+                window_names=("window_start", "window_end"),
             ),
             scheduled_after=parse_baseline(scheduled_after),
             policy=StatusPolicy.build(
