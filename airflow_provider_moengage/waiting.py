@@ -102,8 +102,7 @@ class ImportCheck:
         max_failed_ratio: float | None = None,
     ) -> ImportCheck:
         """Validate every argument; an error names the argument and what it accepts."""
-        if not isinstance(import_name, str) or not import_name.strip():
-            raise MoEngageConfigurationError(f"import_name must be a non-empty string, got {import_name!r}")
+        _require_import_name(import_name)
         return cls(
             query=StatusQuery.build(
                 import_name,
@@ -176,6 +175,8 @@ class ImportCheck:
         policy: dict[str, Any] | None = None,
     ) -> ImportCheck:
         """Rebuild a check from :meth:`to_kwargs` output."""
+        # Without a name the query would cover every import, and another import's file could pass the gate.
+        _require_import_name(import_name)
         return cls(
             query=StatusQuery.build(import_name, **(filters or {})),
             scheduled_after=parse_baseline(scheduled_after),
@@ -199,6 +200,11 @@ class ImportCheck:
         if kind == EVENT_ERROR:
             raise error_from_event(event.get("error") or {})
         raise exceptions.MoEngageUnexpectedResponseError(f"the trigger sent an event of unknown kind {kind!r}")
+
+
+def _require_import_name(import_name: object) -> None:
+    if not isinstance(import_name, str) or not import_name.strip():
+        raise MoEngageConfigurationError(f"import_name must be a non-empty string, got {import_name!r}")
 
 
 class ImportCheckArguments:
