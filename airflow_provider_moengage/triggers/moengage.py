@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_moengage.exceptions import MoEngageError
+from airflow_provider_moengage.exceptions import MoEngageConfigurationError, MoEngageError
 from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.waiting import (
     EVENT_TERMINAL,
@@ -126,10 +126,17 @@ class MoEngageImportTrigger(BaseTrigger):
 
 
 def _deadline(value: str | float | datetime) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value, UTC)
-    else:
-        moment = datetime.fromisoformat(str(value))
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+        else:
+            raise ValueError(value)
+    except (ValueError, OverflowError, OSError):
+        raise MoEngageConfigurationError(
+            f"end_time must be an ISO 8601 datetime such as '2026-12-03T06:00:00+00:00' or epoch seconds, got {value!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
