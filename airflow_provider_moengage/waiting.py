@@ -48,6 +48,13 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def true_or_false(argument: str, value: object) -> bool:
+    """Return ``value`` if it is a bool, or fail naming ``argument`` (``"false"`` is a true string)."""
+    if not isinstance(value, bool):
+        raise MoEngageConfigurationError(f"{argument} must be True or False, got {value!r}")
+    return value
+
+
 def positive_seconds(argument: str, value: object) -> float:
     """Return ``value`` (seconds or a timedelta) as a float > 0, or fail naming ``argument``."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value

@@ -24,6 +24,7 @@ from airflow_provider_moengage.waiting import (
     ImportCheck,
     ImportCheckArguments,
     positive_seconds,
+    true_or_false,
     warn_if_over_budget,
 )
 
@@ -122,7 +123,7 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.timeout = positive_seconds("timeout", timeout)
-        self.deferrable = deferrable
+        self.deferrable = true_or_false("deferrable", deferrable)
         if not isinstance(wait_for_completion, bool):
             raise MoEngageConfigurationError(f"wait_for_completion must be True or False, got {wait_for_completion!r}")
         if wait_for_completion:

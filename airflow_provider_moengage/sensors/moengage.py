@@ -22,6 +22,7 @@ from airflow_provider_moengage.waiting import (
     ImportCheck,
     ImportCheckArguments,
     positive_seconds,
+    true_or_false,
     warn_if_over_budget,
 )
 
@@ -102,8 +103,8 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
             max_failed_rows=max_failed_rows,
             max_failed_ratio=max_failed_ratio,
         )
-        self.fail_on_failure = fail_on_failure
-        self.deferrable = deferrable
+        self.fail_on_failure = true_or_false("fail_on_failure", fail_on_failure)
+        self.deferrable = true_or_false("deferrable", deferrable)
         positive_seconds("poke_interval", self.poke_interval)
         positive_seconds("timeout", self.timeout)
         warn_if_over_budget("poke_interval", float(self.poke_interval), self.log)
