@@ -15,7 +15,11 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_moengage.exceptions import MoEngageError, MoEngageImportFailedError
+from airflow_provider_moengage.exceptions import (
+    MoEngageConfigurationError,
+    MoEngageError,
+    MoEngageImportFailedError,
+)
 from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.models import Decision, Verdict
 from airflow_provider_moengage.waiting import (
@@ -104,6 +108,21 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
             max_failed_ratio=max_failed_ratio,
         )
         self.fail_on_failure = true_or_false("fail_on_failure", fail_on_failure)
+        ignored = [
+            name
+            for name, value, default in (
+                ("allow_partial_success", allow_partial_success, False),
+                ("max_failed_rows", max_failed_rows, None),
+                ("max_failed_ratio", max_failed_ratio, None),
+            )
+            if value is not default
+        ]
+        if ignored and not self.fail_on_failure:
+            raise MoEngageConfigurationError(
+                f"{', '.join(ignored)} only apply with fail_on_failure=True: without it the sensor does not judge "
+                "and succeeds on any finished file, FAILED included. Set fail_on_failure=True, or judge with "
+                "MoEngageImportStatusOperator"
+            )
         self.deferrable = true_or_false("deferrable", deferrable)
         positive_seconds("poke_interval", self.poke_interval)
         positive_seconds("timeout", self.timeout)
