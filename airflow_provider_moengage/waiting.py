@@ -242,9 +242,16 @@ class ImportCheckArguments:
         filter_names = ("import_types", "schedule_types", "file_sources", "schedule_statuses")
         self.filters = {name: arguments.pop(name, None) for name in filter_names}
         self.policy_options = arguments
-        templated = (import_name, self.scheduled_after, self.window_start, self.window_end)
-        if not any(is_template(value) for value in templated):
-            self.build_check()
+        # Values still templated are checked once rendered (build_check at task start); the rest now.
+        window_templated = is_template(self.window_start) or is_template(self.window_end)
+        ImportCheck.build(
+            "(templated)" if is_template(import_name) else import_name,
+            scheduled_after=None if is_template(self.scheduled_after) else self.scheduled_after,
+            window_start=None if window_templated else self.window_start,
+            window_end=None if window_templated else self.window_end,
+            **self.filters,
+            **self.policy_options,
+        )
 
     def build_check(self) -> ImportCheck:
         """Validate the (rendered) arguments into the question the task asks."""
