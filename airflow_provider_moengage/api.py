@@ -95,6 +95,15 @@ def _extra_bool(extra: Mapping[str, Any], key: str, default: bool) -> bool:
     raise MoEngageConfigurationError(f"connection extra {key!r} must be true or false, got {value!r}")
 
 
+def connection_id(value: object) -> str:
+    """Return ``value`` as a connection id, or fail naming ``moengage_conn_id``."""
+    if not isinstance(value, str) or not value.strip():
+        raise MoEngageConfigurationError(
+            f"moengage_conn_id must be a non-empty string (an Airflow connection id), got {value!r}"
+        )
+    return value
+
+
 def normalize_data_center(value: object) -> str:
     """Return the data center as the API spells it (``"1"`` and ``"dc-01"`` become ``"01"``).
 

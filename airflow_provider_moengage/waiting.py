@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from airflow_provider_moengage import exceptions
-from airflow_provider_moengage.api import DEFAULT_RATE_LIMIT_PER_MINUTE, StatusQuery
+from airflow_provider_moengage.api import DEFAULT_RATE_LIMIT_PER_MINUTE, StatusQuery, connection_id
 from airflow_provider_moengage.exceptions import MoEngageConfigurationError, MoEngageError
 from airflow_provider_moengage.models import (
     Decision,
@@ -235,7 +235,7 @@ class ImportCheckArguments:
     def store_check_arguments(self, import_name: str, moengage_conn_id: str, **arguments: Any) -> None:
         """Keep the arguments on the task (the templated ones as attributes) and validate them if rendered."""
         self.import_name = import_name
-        self.moengage_conn_id = moengage_conn_id
+        self.moengage_conn_id = connection_id(moengage_conn_id)
         self.scheduled_after = arguments.pop("scheduled_after", None)
         self.window_start = arguments.pop("window_start", None)
         self.window_end = arguments.pop("window_end", None)

@@ -23,6 +23,7 @@ from airflow_provider_moengage.api import (
     SlidingWindowLimiter,
     StatusQuery,
     build_status_request,
+    connection_id,
     limiter_for,
     parse_status_response,
 )
@@ -91,7 +92,7 @@ class MoEngageHook(HttpHook):
         deadline: datetime | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(method="POST", http_conn_id=moengage_conn_id, **kwargs)
+        super().__init__(method="POST", http_conn_id=connection_id(moengage_conn_id), **kwargs)
         self.moengage_conn_id = moengage_conn_id
         self.max_pages = max_pages
         self._sleep = sleep

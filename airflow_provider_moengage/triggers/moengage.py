@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_moengage.api import connection_id
 from airflow_provider_moengage.exceptions import MoEngageConfigurationError, MoEngageError
 from airflow_provider_moengage.hooks.moengage import MoEngageHook
 from airflow_provider_moengage.waiting import (
@@ -54,7 +55,7 @@ class MoEngageImportTrigger(BaseTrigger):
         policy: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.moengage_conn_id = moengage_conn_id
+        self.moengage_conn_id = connection_id(moengage_conn_id)
         self.check = ImportCheck.from_kwargs(import_name, filters, scheduled_after, policy)
         self.end_time = _deadline(end_time)
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
