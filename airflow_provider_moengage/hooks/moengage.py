@@ -27,7 +27,7 @@ from airflow_provider_moengage.api import (
     limiter_for,
     parse_status_response,
 )
-from airflow_provider_moengage.exceptions import MoEngageError, MoEngageTransportError
+from airflow_provider_moengage.exceptions import MoEngageConfigurationError, MoEngageError, MoEngageTransportError
 from airflow_provider_moengage.models import latest_file, parse_baseline
 
 if TYPE_CHECKING:
@@ -93,6 +93,8 @@ class MoEngageHook(HttpHook):
         **kwargs: Any,
     ) -> None:
         super().__init__(method="POST", http_conn_id=connection_id(moengage_conn_id), **kwargs)
+        if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+            raise MoEngageConfigurationError(f"max_pages must be a whole number >= 1, got {max_pages!r}")
         self.moengage_conn_id = moengage_conn_id
         self.max_pages = max_pages
         self._sleep = sleep
