@@ -359,16 +359,26 @@ def latest_file(files: Iterable[ImportFile], scheduled_after: datetime | None = 
 
     Files scheduled before ``scheduled_after`` are ignored. Records may come in any order. A record
     whose time cannot be read fails loudly rather than being skipped: skipping it could hide the
-    newest file and let an older success through.
+    newest file and let an older success through. So do two different records that tie as the
+    newest (same times, both without an id): which one is judged would depend on the order.
     """
     best: ImportFile | None = None
     best_key: tuple[datetime, datetime, str] | None = None
+    rival: ImportFile | None = None
     for candidate in files:
         key = _order_key(candidate)
         if scheduled_after is not None and key[0] < scheduled_after:
             continue
         if best_key is None or key > best_key:
-            best, best_key = candidate, key
+            best, best_key, rival = candidate, key, None
+        elif key == best_key and candidate != best:
+            rival = candidate
+    if best is not None and rival is not None:
+        raise MoEngageUnexpectedResponseError(
+            f"MoEngage sent two different records that are both the latest file: {best.label} with status "
+            f"{best.file_status!r} and {rival.label} with status {rival.file_status!r}, with the same "
+            "scheduled_at and completed_at and no id to tell them apart"
+        )
     return best
 
 
