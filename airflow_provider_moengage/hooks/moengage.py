@@ -180,7 +180,12 @@ class MoEngageHook(HttpHook):
     def _send(self, request: ApiRequest, query: StatusQuery) -> StatusPage:
         try:
             response = self.get_conn().post(
-                request.url, data=request.body, headers=dict(request.headers), timeout=self._request_timeout()
+                request.url,
+                data=request.body,
+                headers=dict(request.headers),
+                timeout=self._request_timeout(),
+                # per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override Session.verify=False
+                verify=self.settings.verify,
             )
             raw = response.content
         except requests.RequestException as err:
