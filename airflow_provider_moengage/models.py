@@ -510,7 +510,7 @@ class StatusPolicy:
         if status in FAILURE_STATUSES or status in ARCHIVED_STATUSES or status in self.failure_statuses:
             return Decision(Verdict.FAILURE, _describe(import_file, "failed"), import_file)
         if status in PENDING_STATUSES or status in self.pending_statuses:
-            return Decision(Verdict.PENDING, _describe(import_file, "is still running"), import_file)
+            return Decision(Verdict.PENDING, _describe(import_file, "is still running", rows=False), import_file)
         raise MoEngageUnknownStatusError(
             f"MoEngage import {import_file.import_name!r} file {import_file.label} has status "
             f"{import_file.file_status!r}, which is not a known status "
@@ -542,12 +542,12 @@ class StatusPolicy:
         return True, "within max_failed_rows/max_failed_ratio"
 
 
-def _describe(import_file: ImportFile, outcome: str) -> str:
+def _describe(import_file: ImportFile, outcome: str, *, rows: bool = True) -> str:
     text = (
         f"MoEngage import {import_file.import_name!r} file {import_file.label} {outcome}: "
         f"status {import_file.file_status}"
     )
-    if import_file.failed_rows is not None or import_file.total_rows is not None:
+    if rows and (import_file.failed_rows is not None or import_file.total_rows is not None):
         text += f", {import_file.failed_rows} of {import_file.total_rows} rows failed"
     if import_file.status_msg:
         text += f", MoEngage says: {import_file.status_msg!r}"

@@ -31,7 +31,7 @@ from airflow_provider_moengage.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
     from airflow_provider_moengage.hooks.moengage import MoEngageHook
 
@@ -143,7 +143,7 @@ class ImportCheck:
 
     def check(self, hook: MoEngageHook) -> Decision:
         """Fetch the latest matching file and judge it (workers: poke mode and the operator)."""
-        return self.policy.decide(latest_file(hook.iter_query(self.query), self.scheduled_after))
+        return self._judge(hook.iter_query(self.query))
 
     async def acheck(self, hook: MoEngageHook, max_age: float = 0.0) -> Decision:
         """Async :meth:`check` (the triggerer). Identical questions in one process share requests.
@@ -151,7 +151,14 @@ class ImportCheck:
         :param max_age: a listing fetched by another trigger this many seconds ago or less is reused.
         """
         records = await SHARED_LISTINGS.get(hook, self.query, max_age)
-        return self.policy.decide(latest_file(records, self.scheduled_after))
+        return self._judge(records)
+
+    def _judge(self, records: Iterable[ImportFile]) -> Decision:
+        decision = self.policy.decide(latest_file(records, self.scheduled_after))
+        if decision.import_file is not None:
+            return decision
+        since = f" scheduled at or after {self.scheduled_after.isoformat()}" if self.scheduled_after else ""
+        return Decision(decision.verdict, f"MoEngage import {self.import_name!r} has no matching file{since} yet")
 
     # ---------------------------------------------------------------------------------------------
     # Trigger kwargs and events

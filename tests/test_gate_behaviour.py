@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -61,18 +62,20 @@ def test_without_a_baseline_the_stale_success_would_pass(emulator, run_dag) -> N
 
 def test_no_matching_file_keeps_the_sensor_waiting_until_one_arrives(emulator, run_dag) -> None:
     emulator.add_file(ScheduledFile("daily_users", id="stale", scheduled_at="now-2d", status="SUCCESSFUL"))
-    arrival = threading.Timer(
-        1.0,
-        lambda: emulator.add_file(ScheduledFile("daily_users", id="fresh", scheduled_at="now", status="SUCCESSFUL")),
-    )
+
+    def arrive_after_two_looks() -> None:
+        deadline = time.monotonic() + 30
+        while len(emulator.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        emulator.add_file(ScheduledFile("daily_users", id="fresh", scheduled_at="now", status="SUCCESSFUL"))
+
+    arrival = threading.Thread(target=arrive_after_two_looks, daemon=True)
     arrival.start()
-    try:
-        result = run_dag("t_sensor_poke", scheduled_after=BASELINE)
-    finally:
-        arrival.cancel()
+    result = run_dag("t_sensor_poke", scheduled_after=BASELINE)
+    arrival.join(5)
     assert result.state_of("check") == "success" and result.xcom("check")["id"] == "fresh"
-    assert "no matching file yet" in result.output
-    assert emulator.status_requests_count("daily_users") > 2
+    assert "MoEngage import 'daily_users' has no matching file scheduled at or after" in result.output
+    assert emulator.status_requests_count("daily_users") >= 3
 
 
 def test_operator_fails_when_no_file_matches(emulator, run_dag) -> None:

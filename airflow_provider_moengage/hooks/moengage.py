@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
-from tenacity import AsyncRetrying, RetryCallState, Retrying
+from tenacity import AsyncRetrying, RetryCallState, Retrying, stop_after_attempt
 
 from airflow_provider_moengage.api import (
     DEFAULT_MAX_PAGES,
@@ -165,10 +165,16 @@ class MoEngageHook(HttpHook):
         left = (self.deadline - datetime.now(UTC)).total_seconds()
         return min(self.settings.timeout, max(left, _MIN_REQUEST_SECONDS))
 
-    def fetch_page(self, query: StatusQuery, offset: int = 1) -> StatusPage:
-        """Fetch one page of ``query``, retrying transient failures within the policy's bounds."""
+    def fetch_page(self, query: StatusQuery, offset: int = 1, *, retry: bool = True) -> StatusPage:
+        """Fetch one page of ``query``, retrying transient failures within the policy's bounds.
+
+        :param retry: ``False`` sends exactly one request (the connection form's Test button).
+        """
         request = build_status_request(self.settings, query, offset)
-        for attempt in Retrying(sleep=self._sleep, **self._retrying_kwargs()):
+        retrying = self._retrying_kwargs()
+        if not retry:
+            retrying["stop"] = stop_after_attempt(1)
+        for attempt in Retrying(sleep=self._sleep, **retrying):
             with attempt:
                 wait = self.limiter.reserve()
                 if wait > 0:
@@ -305,7 +311,7 @@ class MoEngageHook(HttpHook):
     def test_connection(self) -> tuple[bool, str]:
         """Make one small request; return ``(ok, message)``. The message never holds a secret."""
         try:
-            page = self.fetch_page(StatusQuery.build(), 1)
+            page = self.fetch_page(StatusQuery.build(), 1, retry=False)
         except MoEngageError as err:
             return False, str(err)
         except Exception as err:  # the Test button must answer, whatever went wrong

@@ -187,7 +187,7 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
         try:
             decision = check.decision_from_event(event)
         except TimeoutError as err:
-            raise MoEngageWaitTimeout(f"{err} (timeout {self.timeout:.0f} s)") from None
+            raise MoEngageWaitTimeout(str(err)) from None
         return self._finish(decision)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:

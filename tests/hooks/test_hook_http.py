@@ -265,3 +265,10 @@ def test_rate_limit_error_is_transient_and_carries_retry_after(emulator, monkeyp
     with pytest.raises(MoEngageRateLimitError) as caught:
         MoEngageHook(sleep=sleeps).get_import_status("daily_users")
     assert caught.value.transient and caught.value.retry_after is not None
+
+
+def test_test_connection_sends_exactly_one_request_even_when_it_could_retry(emulator, moengage_conn) -> None:
+    emulator.inject(Fault.server_error(503, times=None))
+    ok, message = MoEngageHook(moengage_conn).test_connection()
+    assert not ok and "HTTP 503" in message
+    assert len(emulator.requests) == 1
