@@ -21,6 +21,14 @@ from airflow_provider_moengage.sensors.moengage import MoEngageImportSensor
 # The demo and the tests poll fast; a real deployment keeps MoEngage's 50 requests/minute in mind.
 POLL_SECONDS = float(os.environ.get("MOENGAGE_EXAMPLE_POLL_SECONDS", "60"))
 
+# The import of a day's data runs after the day closes, so files scheduled before the end of the
+# data interval belong to earlier days and must not open the gate. A run triggered without a
+# logical date (Airflow 3's default for the CLI and REST API) has no data interval: fall back to
+# the midnight before it was triggered.
+BASELINE = (
+    "{{ data_interval_end | default(dag_run.run_after.replace(hour=0, minute=0, second=0, microsecond=0), true) }}"
+)
+
 # [START howto_moengage_gated_campaign]
 with DAG(
     dag_id="moengage_gated_campaign",
@@ -36,9 +44,7 @@ with DAG(
     wait_for_import = MoEngageImportSensor(
         task_id="wait_for_import",
         import_name="{{ params.import_name }}",
-        # The import of a day's data runs after the day closes: files scheduled before the end of
-        # the interval belong to earlier days and must not open the gate for this one.
-        scheduled_after="{{ data_interval_end }}",
+        scheduled_after=BASELINE,
         deferrable=True,
         poke_interval=POLL_SECONDS,
         timeout=timedelta(hours=6).total_seconds(),
@@ -47,7 +53,7 @@ with DAG(
     import_gate = MoEngageImportStatusOperator(
         task_id="import_gate",
         import_name="{{ params.import_name }}",
-        scheduled_after="{{ data_interval_end }}",
+        scheduled_after=BASELINE,
         wait_for_completion=False,  # the sensor already waited
     )
 

@@ -423,18 +423,6 @@ def test_wait_survives_a_triggerer_restart(stack: AirflowStack, emulator: MoEnga
         assert API_KEY not in text and BASIC_CREDENTIAL not in text, text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "dags_examples/moengage_gated_campaign.py renders scheduled_after from '{{ data_interval_end }}' "
-        "(before: data_interval_start); a run without a logical date (Airflow 3's default for `airflow dags "
-        "trigger` and the REST API) has no data interval in its template context, so rendering fails "
-        "(jinja2 UndefinedError) and the sensor goes up_for_retry (5 min apart, twice). Fix: in the sensor and "
-        "the gate, give the template a default, e.g. '{{ data_interval_end | default(dag_run.run_after.replace(hour=0, "
-        "minute=0, second=0, microsecond=0)) }}'; then drop this marker."
-    ),
-)
 def test_manual_run_without_logical_date(stack: AirflowStack) -> None:
     """A plain ``airflow dags trigger`` (no ``--logical-date``) must start the wait like any other run."""
     run_id = f"e2e_nologicaldate_{uuid.uuid4().hex[:8]}"
