@@ -90,18 +90,17 @@ class DagResult:
         return self.xcoms.get((task_id, key))
 
 
-_BAG: dict = {}
-
-
 def dag(dag_id: str):
-    """A DAG from the test bundle, parsed by Airflow from its file (parsed once per session)."""
-    if not _BAG:
-        from airflow.dag_processing.dagbag import DagBag
+    """A DAG from the test bundle, freshly parsed by Airflow from its file.
 
-        bag = DagBag(dag_folder=str(DAGS))
-        assert not bag.import_errors, bag.import_errors
-        _BAG.update(bag.dags)
-    return _BAG[dag_id]
+    Never reuse a parsed DAG between runs: ``dag.test()`` renders templates into the task objects in
+    place, so a reused DAG would carry the previous run's rendered values instead of its templates.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
 
 
 @pytest.fixture

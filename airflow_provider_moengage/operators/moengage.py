@@ -11,7 +11,6 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import TaskDeferralTimeout
 
 from airflow_provider_moengage.exceptions import (
-    MoEngageConfigurationError,
     MoEngageError,
     MoEngageImportFailedError,
     MoEngageImportPendingError,
@@ -120,13 +119,11 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
             max_failed_rows=max_failed_rows,
             max_failed_ratio=max_failed_ratio,
         )
-        self.wait_for_completion = wait_for_completion
+        self.wait_for_completion = true_or_false("wait_for_completion", wait_for_completion)
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.timeout = positive_seconds("timeout", timeout)
         self.deferrable = true_or_false("deferrable", deferrable)
-        if not isinstance(wait_for_completion, bool):
-            raise MoEngageConfigurationError(f"wait_for_completion must be True or False, got {wait_for_completion!r}")
-        if wait_for_completion:
+        if self.wait_for_completion:
             warn_if_over_budget("poll_interval", self.poll_interval, self.log)
 
     def execute(self, context: Context) -> dict[str, Any]:
