@@ -296,6 +296,24 @@ class ImportCheckArguments:
 
         return MoEngageHook(self.moengage_conn_id, deadline=deadline)
 
+    def look(
+        self, check: ImportCheck, deadline: datetime | None, *, tolerate_transient: bool = True
+    ) -> Decision | None:
+        """One look from a worker (poke, reschedule, the operator's loop), its retries ending by ``deadline``.
+
+        Transient trouble that outlasts the hook's retries is logged and gives ``None`` ("look again")
+        when ``tolerate_transient``; anything permanent raises.
+        """
+        try:
+            decision = check.check(self.hook(deadline))
+        except MoEngageError as err:
+            if not (err.transient and tolerate_transient):
+                raise
+            self.log.warning("MoEngage is having trouble, will look again: %s", err)  # type: ignore[attr-defined]
+            return None
+        self.log.info("%s", decision.reason)  # type: ignore[attr-defined]
+        return decision
+
 
 def error_event(error: MoEngageError) -> dict[str, Any]:
     """The trigger event for an error that ends the wait."""

@@ -11,7 +11,6 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import TaskDeferralTimeout
 
 from airflow_provider_moengage.exceptions import (
-    MoEngageError,
     MoEngageImportFailedError,
     MoEngageImportPendingError,
     MoEngageNoMatchingFileError,
@@ -129,7 +128,6 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Judge the latest file, waiting (in place or deferred) while it is still running."""
         check = self.build_check()
-        deadline = time.monotonic() + self.timeout
         until = datetime.now(UTC) + timedelta(seconds=self.timeout)
         decision = self._ask(check, until)
         if decision.verdict is Verdict.PENDING and self.wait_for_completion and self.deferrable:
@@ -140,7 +138,7 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
                     f"{decision.reason}. Set wait_for_completion=True to wait for it, or run "
                     "MoEngageImportSensor before this task."
                 )
-            remaining = deadline - time.monotonic()
+            remaining = (until - datetime.now(UTC)).total_seconds()
             if remaining <= 0:
                 raise MoEngageWaitTimeout(f"{decision.reason}; gave up after waiting {self.timeout:.0f} s (timeout)")
             time.sleep(min(self.poll_interval, remaining))
@@ -149,14 +147,9 @@ class MoEngageImportStatusOperator(ImportCheckArguments, BaseOperator):
 
     def _ask(self, check: ImportCheck, until: datetime | None = None) -> Decision:
         """One look, its retries ending by ``until``. While waiting, transient trouble counts as "still running"."""
-        try:
-            decision = check.check(self.hook(until))
-        except MoEngageError as err:
-            if not (err.transient and self.wait_for_completion):
-                raise
-            self.log.warning("MoEngage is having trouble, will look again: %s", err)
-            return Decision(Verdict.PENDING, f"MoEngage import {check.import_name!r} could not be checked ({err})")
-        self.log.info("%s", decision.reason)
+        decision = self.look(check, until, tolerate_transient=self.wait_for_completion)
+        if decision is None:
+            return Decision(Verdict.PENDING, f"MoEngage import {check.import_name!r} could not be checked yet")
         if decision.import_file is None:
             raise MoEngageNoMatchingFileError(
                 f"MoEngage import {check.import_name!r} has no file matching the filters"

@@ -158,16 +158,8 @@ class MoEngageImportSensor(ImportCheckArguments, BaseSensorOperator):
         return (started or datetime.now(UTC)) + timedelta(seconds=float(self.timeout))
 
     def _ask(self, check: ImportCheck) -> Decision | None:
-        try:
-            # A poke's retries must not run past the sensor's timeout: the base sensor only looks between pokes.
-            decision = check.check(self.hook(getattr(self, "_timeout_at", None)))
-        except MoEngageError as err:
-            if not err.transient:
-                raise
-            self.log.warning("MoEngage is having trouble, will look again: %s", err)
-            return None
-        self.log.info("%s", decision.reason)
-        return decision
+        # A poke's retries must not run past the sensor's timeout: the base sensor only looks between pokes.
+        return self.look(check, getattr(self, "_timeout_at", None))
 
     def _finish(self, decision: Decision) -> dict[str, Any]:
         assert decision.import_file is not None
